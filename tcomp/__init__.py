@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import formats, kernels
+from . import diagnostics, formats, kernels, metrics, optim
+from .fitting import FitResult, fit
 from .formats import CP, TR, TT, TensorFormat, Tucker
 from .kernels import masked_loss
 from .observed import ObservedTensor
@@ -13,11 +14,16 @@ __all__ = [
     "CP",
     "TR",
     "TT",
+    "FitResult",
     "ObservedTensor",
     "TensorFormat",
     "Tucker",
     "__version__",
+    "diagnostics",
+    "fit",
     "formats",
     "kernels",
     "masked_loss",
+    "metrics",
+    "optim",
 ]

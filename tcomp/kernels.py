@@ -6,15 +6,17 @@ Two paths compute the same numbers:
   needs and multiplies them (CP: product of factor rows; Tucker: gathered factor rows
   contracted with the core; TT: batched chain of slice products; TR: batched product, then
   trace). Cost O(n_observed x per-entry cost); the dense tensor is never built.
-  Entries are processed in chunks of at most ``chunk_size``. When there is more than one chunk
-  and gradients are needed, each chunk runs under activation checkpointing, so the memory
-  held for the backward pass is bounded by
+  Entries are processed in chunks of at most ``chunk_size``. ``masked_loss`` is *fused*: each
+  chunk's forward and backward run back to back inside the forward call and only the
+  accumulated core gradients are kept for ``loss.backward()``. The memory it needs is bounded by
 
-      chunk_size x model.entry_workspace() scalars   (one chunk's gathered slices)
-      + O(n_observed) scalars                         (residuals)
-      + the size of the cores                         (their gradients),
+      chunk_size x model.entry_workspace() scalars   (one chunk's slices and products)
+      + 2 x the size of the cores                     (accumulated and per-chunk gradients),
 
-  at the price of recomputing each chunk's forward pass once during backward.
+  independent of n_observed, and small chunks stay in cache, so the cost is linear in
+  n_observed. Pass ``fused=False`` for higher-order derivatives (e.g. Hessian-vector
+  products): chunks are then differentiated by ordinary autograd, with activation
+  checkpointing when there is more than one chunk (same bound, one forward recomputed).
 * **dense**: builds the full tensor once with ``model.full()`` and reads it at the observed
   positions. Cheaper when a large fraction of the entries is observed.
 
@@ -43,8 +45,9 @@ __all__ = [
     "residuals",
 ]
 
-#: memory budget for one chunk's gathered slices on the sparse path
-DEFAULT_CHUNK_BYTES = 256 * 2**20
+#: memory budget for one chunk's gathered slices on the sparse path; small enough to stay in
+#: the CPU's cache (see benchmarks/kernels.py), large enough to amortise per-chunk overhead
+DEFAULT_CHUNK_BYTES = 16 * 2**20
 #: the dense path is never chosen (and is refused) above this size of the full tensor
 DEFAULT_MAX_DENSE_BYTES = 2 * 2**30
 #: the dense path's multiply-adds run as large matrix products, several times faster per
@@ -83,7 +86,7 @@ def _check_path(path: str) -> None:
 def _resolve_chunk_size(model: TensorFormat, chunk_size: int | None) -> int:
     if chunk_size is None:
         per_entry = max(model.entry_workspace(), 1) * model.cores[0].element_size()
-        return max(1024, DEFAULT_CHUNK_BYTES // per_entry)
+        return max(4096, DEFAULT_CHUNK_BYTES // per_entry)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int or None; got {chunk_size!r}")
     return chunk_size
@@ -113,6 +116,30 @@ def _sparse_chunked(model: TensorFormat, indices: torch.Tensor, fn: Any, chunk_s
         else:
             outputs.append(fn(start, stop))
     return outputs
+
+
+class _FusedSquaredError(torch.autograd.Function):
+    """Sum of squared errors whose core gradients are computed chunk by chunk in forward."""
+
+    @staticmethod
+    def forward(ctx, entries_from, indices, values, chunk_size, *cores):  # type: ignore[override]
+        n = indices.shape[0]
+        total = torch.zeros((), dtype=values.dtype, device=values.device)
+        grads = [torch.zeros_like(c) for c in cores]
+        for start in range(0, n, chunk_size):
+            idx, vals = indices[start : start + chunk_size], values[start : start + chunk_size]
+            with torch.enable_grad():
+                leaves = [c.detach().requires_grad_() for c in cores]
+                sse = (entries_from(leaves, idx) - vals).pow(2).sum()
+                chunk_grads = torch.autograd.grad(sse, leaves)
+            total += sse.detach()
+            torch._foreach_add_(grads, chunk_grads)
+        ctx.save_for_backward(*grads)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_output):  # type: ignore[override]
+        return (None, None, None, None, *(grad_output * g for g in ctx.saved_tensors))
 
 
 def predict(
@@ -194,6 +221,7 @@ def masked_loss(
     path: str = "auto",
     chunk_size: int | None = None,
     max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
+    fused: bool = True,
 ) -> torch.Tensor:
     """Squared error of ``model`` on the observed entries only.
 
@@ -211,6 +239,9 @@ def masked_loss(
     max_dense_bytes : int
         Largest full tensor the dense path may build; forcing ``path="dense"`` above it
         raises ValueError.
+    fused : bool, default=True
+        Sparse path: compute the core gradients chunk by chunk during the forward call
+        (bounded memory, cache-friendly). Set False when differentiating the loss twice.
 
     Returns
     -------
@@ -228,6 +259,10 @@ def masked_loss(
         total = (_dense_gather(model, idx, max_dense_bytes) - values).pow(2).sum()
     else:
         size = _resolve_chunk_size(model, chunk_size)
+        cores = model.cores
+        if fused and torch.is_grad_enabled() and any(c.requires_grad for c in cores):
+            total = _FusedSquaredError.apply(model._entries_from, idx, values, size, *cores)
+            return total / observed.n_observed if reduction == "mean" else total
 
         def chunk_sse(a: int, b: int) -> torch.Tensor:
             return (model._entries(idx[a:b]) - values[a:b]).pow(2).sum()

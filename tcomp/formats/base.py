@@ -101,9 +101,18 @@ class TensorFormat(torch.nn.Module):
     def full(self) -> torch.Tensor:
         """Reconstruct the full dense tensor (differentiable)."""
 
+    @classmethod
     @abstractmethod
+    def _entries_from(cls, cores: Sequence[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
+        """Entries at validated int64 ``indices`` (n, order) of the model with ``cores``.
+
+        A pure function of the cores, so kernels can differentiate it with respect to
+        detached copies of them.
+        """
+
     def _entries(self, indices: torch.Tensor) -> torch.Tensor:
         """Entries at validated int64 ``indices`` of shape (n, order) (differentiable)."""
+        return self._entries_from(self.cores, indices)
 
     @classmethod
     @abstractmethod

@@ -58,8 +58,8 @@ class CP(TensorFormat):
             left = (left[:, None, :] * factor[None, :, :]).reshape(-1, rank)
         return (left @ factors[-1].T).reshape(self.shape)
 
-    def _entries(self, indices: torch.Tensor) -> torch.Tensor:
-        factors = self.cores
+    @classmethod
+    def _entries_from(cls, factors: list[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
         rows = factors[0][indices[:, 0]]
         for mode in range(1, len(factors)):
             rows = rows * factors[mode][indices[:, mode]]

@@ -66,8 +66,8 @@ class TR(TensorFormat):
             result = term if result is None else result + term
         return result.reshape(self.shape)
 
-    def _entries(self, indices: torch.Tensor) -> torch.Tensor:
-        cores = self.cores
+    @classmethod
+    def _entries_from(cls, cores: list[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
         prod = gather_slices(cores[0], indices[:, 0])  # (n, r_0, r_1)
         for mode in range(1, len(cores) - 1):
             prod = torch.bmm(prod, gather_slices(cores[mode], indices[:, mode]))

@@ -60,12 +60,13 @@ class TT(TensorFormat):
         start = cores[0].reshape(self.shape[0], self.rank[1])
         return matrix_chain(start, cores[1:]).reshape(self.shape)
 
-    def _entries(self, indices: torch.Tensor) -> torch.Tensor:
-        cores = self.cores
+    @classmethod
+    def _entries_from(cls, cores: list[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
         vec = cores[0][0][indices[:, 0]]  # (n, r_1)
         for mode in range(1, len(cores)):
-            slices = gather_slices(cores[mode], indices[:, mode])
-            vec = torch.bmm(vec.unsqueeze(1), slices).squeeze(1)
+            slices = gather_slices(cores[mode], indices[:, mode])  # (n, r_prev, r_next)
+            # vector times matrix per entry; broadcast-and-sum beats bmm on such tiny products
+            vec = (vec.unsqueeze(2) * slices).sum(dim=1)
         return vec.squeeze(1)
 
     @classmethod

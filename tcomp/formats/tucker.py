@@ -60,10 +60,11 @@ class Tucker(TensorFormat):
             result = torch.movedim(torch.tensordot(factor, result, dims=([1], [mode])), 0, mode)
         return result
 
-    def _entries(self, indices: torch.Tensor) -> torch.Tensor:
-        core, factors = self.cores[0], self.cores[1:]
+    @classmethod
+    def _entries_from(cls, cores: list[torch.Tensor], indices: torch.Tensor) -> torch.Tensor:
+        core, factors = cores[0], cores[1:]
         n = indices.shape[0]
-        ranks = self.rank
+        ranks = core.shape
         partial = factors[0][indices[:, 0]] @ core.reshape(ranks[0], -1)  # (n, R_2..R_N)
         for mode in range(1, len(factors)):
             rows = factors[mode][indices[:, mode]]  # (n, R_mode)
