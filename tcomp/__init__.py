@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import diagnostics, formats, kernels, metrics, optim
+from . import datasets, diagnostics, formats, io, kernels, metrics, optim
+from .estimator import TensorCompletion
 from .fitting import FitResult, fit
 from .formats import CP, TR, TT, TensorFormat, Tucker
 from .kernels import masked_loss
@@ -16,12 +17,15 @@ __all__ = [
     "TT",
     "FitResult",
     "ObservedTensor",
+    "TensorCompletion",
     "TensorFormat",
     "Tucker",
     "__version__",
+    "datasets",
     "diagnostics",
     "fit",
     "formats",
+    "io",
     "kernels",
     "masked_loss",
     "metrics",

@@ -134,10 +134,10 @@ def fit(
         early stopping monitors.
     early_stopping : bool, default=False
         Stop when the monitored loss (validation loss if given, else training loss) has not
-        improved by more than ``tol`` (relative) for ``patience`` records, and restore the
-        best iterate at the end of the fit.
+        improved by more than ``tol`` (relative) for ``patience`` iterations, and restore the
+        best iterate at the end of the fit. Checked at recorded steps.
     patience : int, default=50
-        Records without improvement before stopping.
+        Iterations without improvement before stopping.
     tol : float, default=1e-4
     callback : callable, optional
         Called with a dict of the recorded values at each record; returning True stops.
@@ -206,7 +206,7 @@ def fit(
     if validation is not None:
         history["val_loss"] = []
         history["val_r2"] = []
-    status, best_value, best_iter, best_state, stale = 0, math.inf, 0, None, 0
+    status, best_value, best_iter, best_state = 0, math.inf, 0, None
     last_finite: list[torch.Tensor] | None = None
     steps_done = 0
     start = time.perf_counter()
@@ -225,16 +225,14 @@ def fit(
                 info = _record(history, it, loss_value, cores, model, validation, start)
                 monitored = info.get("val_loss", loss_value)
                 if best_value == math.inf or monitored < best_value - tol * abs(best_value):
-                    best_value, best_iter, stale = monitored, it, 0
+                    best_value, best_iter = monitored, it
                     if early_stopping:
                         best_state = last_finite
-                else:
-                    stale += 1
                 bar.set_postfix(loss=f"{loss_value:.4g}")
                 if callback is not None and callback(info):
                     status = 2
                     break
-                if early_stopping and stale >= patience:
+                if early_stopping and it - best_iter >= patience:
                     status = 1
                     break
             if isinstance(opt, SAM):

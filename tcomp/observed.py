@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -243,36 +244,62 @@ class ObservedTensor:
         return new
 
     def split(
-        self, fraction: float, random_state: Any = None
+        self,
+        fraction: float,
+        random_state: Any = None,
+        group_modes: Sequence[int] | None = None,
     ) -> tuple[ObservedTensor, ObservedTensor]:
         """Split the entries at random into two disjoint, non-empty parts.
 
         Parameters
         ----------
         fraction : float in (0, 1)
-            Fraction of the entries in the first part (rounded to the nearest count).
+            Fraction of the entries (or of the groups) in the first part, rounded to the
+            nearest count.
         random_state : None, int or numpy RandomState
             Seed of the permutation; the same seed gives the same split.
+        group_modes : sequence of int, optional
+            Keep together the entries that share their indices in these modes, e.g.
+            ``(0, 1)`` on an (H, W, 3) image puts all channels of a pixel on the same side,
+            so a validation part mimics whole missing pixels.
 
         Returns
         -------
         part, rest : ObservedTensor
-            ``part`` holds ``round(fraction * n_observed)`` entries, ``rest`` the others.
         """
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
             raise TypeError(f"fraction must be a float in (0, 1); got {fraction!r}")
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"fraction must be in (0, 1); got {fraction}")
-        n = self.n_observed
-        n_part = round(fraction * n)
-        if n_part == 0 or n_part == n:
-            raise ValueError(
-                f"fraction={fraction} of {n} entries leaves one part empty; both parts need "
-                "at least one entry"
-            )
         rng = check_random_state(random_state)
-        perm = torch.from_numpy(rng.permutation(n)).to(self.device)
-        return self.subset(perm[:n_part]), self.subset(perm[n_part:])
+        if group_modes is None:
+            n = self.n_observed
+            n_part = round(fraction * n)
+            _check_both_parts(n_part, n, fraction, "entries")
+            perm = torch.from_numpy(rng.permutation(n)).to(self.device)
+            return self.subset(perm[:n_part]), self.subset(perm[n_part:])
+        modes = [int(m) for m in group_modes]
+        if (
+            not modes
+            or any(m < 0 or m >= self.order for m in modes)
+            or len(set(modes)) < len(modes)
+        ):
+            raise ValueError(
+                f"group_modes must be distinct modes in [0, {self.order}); got {group_modes!r}"
+            )
+        key = _linear_index(self.indices[:, modes], tuple(self.shape[m] for m in modes))
+        groups, inverse = torch.unique(
+            key if key is not None else self.indices[:, modes],
+            dim=None if key is not None else 0,
+            return_inverse=True,
+        )
+        n_groups = groups.shape[0]
+        n_part = round(fraction * n_groups)
+        _check_both_parts(n_part, n_groups, fraction, "groups")
+        in_part = torch.zeros(n_groups, dtype=torch.bool, device=self.device)
+        in_part[torch.from_numpy(rng.permutation(n_groups)[:n_part]).to(self.device)] = True
+        chosen = in_part[inverse]
+        return self.subset(chosen), self.subset(~chosen)
 
     def to_dense(self, fill_value: float = float("nan")) -> torch.Tensor:
         """Return the dense tensor with ``fill_value`` (default NaN) at missing entries."""
@@ -285,6 +312,14 @@ class ObservedTensor:
         mask = torch.zeros(self.shape, dtype=torch.bool, device=self.device)
         mask[tuple(self.indices.T)] = True
         return mask
+
+
+def _check_both_parts(n_part: int, n: int, fraction: float, what: str) -> None:
+    if n_part == 0 or n_part == n:
+        raise ValueError(
+            f"fraction={fraction} of {n} {what} leaves one part empty; both parts need at "
+            "least one entry"
+        )
 
 
 def _linear_index(indices: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor | None:

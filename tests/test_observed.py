@@ -117,3 +117,16 @@ def test_bad_split_and_mask():
         ObservedTensor.from_dense(np.ones((2, 2)), mask=np.ones((2, 3), bool))
     with pytest.raises(ValueError, match="finite"):
         ObservedTensor.from_dense(np.array([1.0, np.nan]), mask=np.array([True, True]))
+
+
+def test_split_by_groups_keeps_fibers_together(rng):
+    dense = rng.standard_normal((6, 5, 3))
+    obs = ObservedTensor.from_dense(dense)
+    val, train = obs.split(0.2, random_state=0, group_modes=(0, 1))
+    pixels_val = {tuple(r[:2]) for r in val.indices.tolist()}
+    pixels_train = {tuple(r[:2]) for r in train.indices.tolist()}
+    assert not pixels_val & pixels_train
+    assert len(pixels_val) == round(0.2 * 30)
+    assert val.n_observed == 3 * len(pixels_val)  # every channel of a chosen pixel
+    with pytest.raises(ValueError, match="group_modes"):
+        obs.split(0.2, group_modes=(0, 3))
