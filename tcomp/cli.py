@@ -194,7 +194,7 @@ def run_predict(args: argparse.Namespace) -> None:
     out = sys.stdout if args.output is None else open(args.output, "w")
     try:
         for row, value in zip(idx, values):
-            out.write(",".join(map(str, row)) + f",{value!r}\n")
+            out.write(",".join(map(str, row)) + f",{float(value)!r}\n")
     finally:
         if out is not sys.stdout:
             out.close()

@@ -179,8 +179,9 @@ def read_info(path: str | os.PathLike) -> dict[str, Any]:
 
 def load(path: str | os.PathLike) -> Any:
     """Load what :func:`save` wrote: an ObservedTensor, a format object or an estimator."""
+    f = _open_checked(path)
     try:
-        with _open_checked(path) as f:
+        with f:
             kind = str(f.attrs.get("kind"))
             if kind == "observed":
                 g = f["observed"]
