@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,9 @@ class TensorCompletion(RegressorMixin, BaseEstimator):
     * an :class:`~tcomp.ObservedTensor`;
     * integer indices of shape (n, order) with their values ``y`` (the scikit-learn form used
       by cross-validation, which splits the observed entries: pass ``shape`` so that every
-      fold has the same tensor shape);
+      fold has the same tensor shape, and shuffle the folds, since indices from
+      ``np.argwhere`` are sorted and unshuffled folds hold out whole slices; ``fit`` warns
+      when a slice has no observed entry);
     * a dense float array with NaN at the missing entries.
 
     By default a random ``validation_fraction`` of the observed entries is held out, the fit
@@ -237,6 +240,7 @@ class TensorCompletion(RegressorMixin, BaseEstimator):
                 random_state=split_seed,
                 group_modes=self.validation_groups,
             )
+        _warn_unobserved_slices(observed)
         scale = float(train.values.pow(2).mean().sqrt())
         scale = scale if scale > 0 else 1.0
         device = torch.device(self.device)
@@ -329,6 +333,23 @@ class TensorCompletion(RegressorMixin, BaseEstimator):
         tags.input_tags.two_d_array = True
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _warn_unobserved_slices(observed: ObservedTensor) -> None:
+    """Warn when some index of a mode has no observed entry: the model cannot learn it."""
+    for mode, size in enumerate(observed.shape):
+        counts = torch.bincount(observed.indices[:, mode], minlength=size)
+        empty = (counts == 0).nonzero().flatten()
+        if empty.numel():
+            shown = empty[:5].tolist()
+            warnings.warn(
+                f"{empty.numel()} of the {size} slices of mode {mode} (e.g. indices {shown}) "
+                "have no observed entry: predictions there are not determined by the data. "
+                "With indices from np.argwhere, shuffle cross-validation folds "
+                "(KFold(shuffle=True)) so that no fold holds out whole slices.",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def _scaled(

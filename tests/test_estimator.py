@@ -179,7 +179,6 @@ EXPECTED_FAILED = {
         "check_estimators_empty_data_messages",
         "check_fit2d_1sample",
         "check_fit2d_1feature",
-        "check_estimator_sparse_tag",
     )
 }
 
@@ -190,3 +189,11 @@ EXPECTED_FAILED = {
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_warns_when_a_slice_has_no_observed_entry():
+    idx = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [0, 2], [1, 2]])
+    with pytest.warns(UserWarning, match="mode 0"):
+        TensorCompletion(
+            format="cp", rank=1, n_iter=5, shape=(3, 3), early_stopping=False, random_state=0
+        ).fit(idx, np.ones(6))
