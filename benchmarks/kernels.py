@@ -142,7 +142,17 @@ def format_row(fmt: str, shape: tuple, n_obs: int, res: dict) -> str:
             return "n/a"
         return f"{secs[m] / secs['sparse']:.1f}x"
 
-    cells = [fmt, str(RANKS[fmt]), "x".join(map(str, shape)), f"{n_obs:.0e}"]
+    from tcomp.formats import FORMATS
+    from tcomp.kernels import choose_path
+
+    model = FORMATS[fmt].random(shape, RANKS[fmt], random_state=0)
+    cells = [
+        fmt,
+        str(RANKS[fmt]),
+        "x".join(map(str, shape)),
+        f"{n_obs:.0e}",
+        choose_path(model, n_obs),
+    ]
     cells += ["n/a" if secs[m] is None else f"{secs[m]:.4f}" for m in names]
     cells += [ratio("dense"), ratio("tensorly")]
     cells += ["n/a" if mib[m] is None else f"{mib[m]:.0f}" for m in names]
@@ -165,10 +175,10 @@ def main() -> None:
     repeats = 2 if args.quick else 5
     print(f"# masked loss + gradient, float32, {args.threads} thread(s), median of {repeats}")
     print(
-        "| format | rank | shape | n_obs | sparse s | dense s | tensorly s | dense/sparse "
+        "| format | rank | shape | n_obs | auto picks | sparse s | dense s | tensorly s | dense/sparse "
         "| tensorly/sparse | sparse MiB | dense MiB | tensorly MiB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for fmt in RANKS:
         for shape in (SMALL, LARGE):
             for n_obs in sizes:

@@ -20,9 +20,9 @@ Two paths compute the same numbers:
 * **dense**: builds the full tensor once with ``model.full()`` and reads it at the observed
   positions. Cheaper when a large fraction of the entries is observed.
 
-``path="auto"`` compares the two costs (``model.full_cost()`` against
-``n_observed x model.entry_cost()``) and never takes the dense path when the full tensor
-would exceed ``max_dense_bytes``.
+``path="auto"`` compares the two costs (``model.full_cost() / model.dense_speedup`` against
+``n_observed x model.entry_cost()``; ``dense_speedup`` is measured per format) and never
+takes the dense path when the full tensor would exceed ``max_dense_bytes``.
 """
 
 from __future__ import annotations
@@ -50,10 +50,6 @@ __all__ = [
 DEFAULT_CHUNK_BYTES = 16 * 2**20
 #: the dense path is never chosen (and is refused) above this size of the full tensor
 DEFAULT_MAX_DENSE_BYTES = 2 * 2**30
-#: the dense path's multiply-adds run as large matrix products, several times faster per
-#: operation than the sparse path's gathers and small batched products (see
-#: benchmarks/kernels.py); the cost comparison credits it this factor.
-DENSE_EFFICIENCY = 8.0
 
 _PATHS = ("auto", "sparse", "dense")
 _REDUCTIONS = ("mean", "sum")
@@ -74,7 +70,7 @@ def choose_path(
     if _dense_bytes(model) > max_dense_bytes:
         return "sparse"
     sparse_cost = n_observed * model.entry_cost()
-    dense_cost = model.full_cost() / DENSE_EFFICIENCY
+    dense_cost = model.full_cost() / model.dense_speedup
     return "dense" if dense_cost < sparse_cost else "sparse"
 
 

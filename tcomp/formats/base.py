@@ -56,6 +56,10 @@ class TensorFormat(torch.nn.Module):
     name: ClassVar[str] = ""
     #: smallest tensor order the format supports
     min_order: ClassVar[int] = 2
+    #: how many times more multiply-adds per second ``full()`` achieves than the sparse path
+    #: (large matrix products against gathers and tiny batched products); measured with
+    #: benchmarks/kernels.py on CPU and used by the kernels' automatic path choice
+    dense_speedup: ClassVar[float] = 8.0
 
     def __init__(self, cores: Sequence[Any]) -> None:
         super().__init__()

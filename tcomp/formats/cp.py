@@ -29,6 +29,7 @@ class CP(TensorFormat):
 
     name = "cp"
     min_order = 2
+    dense_speedup = 12.0
 
     @classmethod
     def validate_rank(cls, rank: Any, shape: tuple[int, ...]) -> int:

@@ -29,6 +29,7 @@ class TT(TensorFormat):
 
     name = "tt"
     min_order = 2
+    dense_speedup = 10.0
 
     @classmethod
     def validate_rank(cls, rank: Any, shape: tuple[int, ...]) -> tuple[int, ...]:
