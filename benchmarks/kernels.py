@@ -175,8 +175,8 @@ def main() -> None:
     repeats = 2 if args.quick else 5
     print(f"# masked loss + gradient, float32, {args.threads} thread(s), median of {repeats}")
     print(
-        "| format | rank | shape | n_obs | auto picks | sparse s | dense s | tensorly s | dense/sparse "
-        "| tensorly/sparse | sparse MiB | dense MiB | tensorly MiB |"
+        "| format | rank | shape | n_obs | auto picks | sparse s | dense s | tensorly s "
+        "| dense/sparse | tensorly/sparse | sparse MiB | dense MiB | tensorly MiB |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for fmt in RANKS:
