@@ -1,0 +1,229 @@
+"""The paper's Table 1 with tcomp: Tucker completion of the COVID-19 serology tensor.
+
+Setup of Cao et al. (AAAI-26), section 4 of METHOD.md: tensorly's COVID-19 tensor
+(438 x 6 x 11), multilinear rank (8, 6, 8), 30% of the entries for training and 70% held out,
+sum-of-squares loss, Adam lr 1e-3 (torch defaults otherwise), 50,000 iterations, SAM
+rho = 0.01, DAS alpha = 0.001 (for the sum over about 8,700 training entries), three random
+splits; tensorly's masked HOOI (``tucker(..., mask=...)`` with its defaults: SVD initialisation, at
+most 100 iterations) as the baseline.
+
+For every method it reports both
+
+* ``train R2 (paper)``: 1 - ||P - X||^2 / ||X||^2 on the *training* entries (uncentered), which
+  is what the paper's reference code computes, and
+* ``held-out R2``: the centered 1 - SSE / SST on the 70% held-out entries, which is what the
+  paper's text says and what matters for completion;
+
+plus the final norm deviation Q and the seconds per iteration. Then the same split with
+tcomp's estimator defaults (early stopping on validation entries) for Tucker, CP, TT and TR,
+and with the rank chosen by 3-fold cross-validation on the training entries.
+
+Writes ``benchmarks/results/covid.md`` and ``benchmarks/results/covid.json``.
+
+Usage: ``python benchmarks/paper_covid.py [--quick] [--n-iter N] [--splits K]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorly as tl
+import torch
+from sklearn.model_selection import GridSearchCV, KFold
+from tensorly.decomposition import tucker
+
+from tcomp import ObservedTensor, TensorCompletion, Tucker, fit
+from tcomp.datasets import load_covid19
+from tcomp.diagnostics import norm_deviation
+from tcomp.kernels import predict
+from tcomp.metrics import r2, uncentered_r2
+
+RANK = (8, 6, 8)
+PAPER = {  # held-out according to the text, computed on training entries by the code
+    "HOOI": "0.9268 +- 0.0063",
+    "Adam": "0.9482 +- 0.0012",
+    "SAM": "0.9485 +- 0.0013",
+    "DAS": "0.9484 +- 0.0017",
+}
+GRIDS = {
+    "tucker": [(2, 2, 2), (4, 3, 4), (6, 4, 6), (8, 6, 8)],
+    "cp": [1, 2, 3, 5, 8],
+    "tt": [1, 2, 3, 5],
+    "tr": [1, 2, 3, 4],
+}
+DEFAULT_RANKS = {"tucker": RANK, "cp": 5, "tt": 5, "tr": 5}
+
+
+def split_entries(tensor: np.ndarray, seed: int) -> tuple[ObservedTensor, ObservedTensor]:
+    full = ObservedTensor.from_dense(tensor)
+    return full.split(0.3, random_state=seed)
+
+
+def metrics_of(pred_train, train, pred_test, test) -> dict:
+    return {
+        "train_r2_paper": uncentered_r2(train.values, pred_train),
+        "heldout_r2": r2(test.values, pred_test),
+    }
+
+
+def run_hooi(tensor: np.ndarray, train: ObservedTensor, test: ObservedTensor) -> dict:
+    mask = train.mask().numpy().astype(float)
+    start = time.perf_counter()
+    # tensorly's defaults (SVD init, at most 100 iterations, tol 1e-4), as the paper used
+    (core, factors), errors = tucker(
+        np.where(mask > 0, tensor, 0.0), RANK, mask=mask, return_errors=True
+    )
+    seconds = time.perf_counter() - start
+    full = tl.tucker_to_tensor((core, factors))
+    model = Tucker.from_tensorly((core, factors))
+    out = metrics_of(full[tuple(train.indices.T)], train, full[tuple(test.indices.T)], test)
+    out.update(q=float(norm_deviation(model.cores)), seconds_per_iter=seconds / len(errors))
+    return out
+
+
+def run_gradient(solver: str, train, test, seed: int, n_iter: int) -> dict:
+    model = Tucker.random(train.shape, RANK, random_state=seed, dtype=torch.float32)
+    train32, test32 = train.to(dtype="float32"), test.to(dtype="float32")
+    start = time.perf_counter()
+    result = fit(
+        model,
+        train32,
+        solver=solver,
+        optimizer="adam",
+        lr=1e-3,
+        rho=0.01,
+        alpha=0.001,
+        n_iter=n_iter,
+        reduction="sum",
+        record_every=max(1, n_iter // 100),
+    )
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        out = metrics_of(
+            predict(model, train32.indices), train32, predict(model, test32.indices), test32
+        )
+    out.update(
+        q=float(norm_deviation(model.cores)),
+        seconds_per_iter=seconds / n_iter,
+        q_history=result.history["norm_deviation"],
+        iterations=result.history["iteration"],
+    )
+    return out
+
+
+def run_estimator(fmt: str, train, test, seed: int, select: bool, quick: bool) -> dict:
+    idx, y = train.indices.numpy(), train.values.numpy()
+    start = time.perf_counter()
+    if select:
+        grid = GRIDS[fmt][:3] if quick else GRIDS[fmt]
+        search = GridSearchCV(
+            TensorCompletion(format=fmt, shape=train.shape, random_state=seed),
+            {"rank": grid},
+            cv=KFold(3, shuffle=True, random_state=seed),
+        )
+        search.fit(idx, y)
+        est = search.best_estimator_
+    else:
+        est = TensorCompletion(
+            format=fmt, rank=DEFAULT_RANKS[fmt], shape=train.shape, random_state=seed
+        ).fit(idx, y)
+    seconds = time.perf_counter() - start
+    out = metrics_of(est.predict(idx), train, est.predict(test.indices.numpy()), test)
+    out.update(rank=est.rank, n_iter=est.n_iter_, seconds=seconds)
+    return out
+
+
+def mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.4f} +- {np.std(values):.4f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 split, 2,000 iterations")
+    parser.add_argument("--n-iter", type=int, default=None)
+    parser.add_argument("--splits", type=int, default=None)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # a 438 x 6 x 11 tensor: threads only add overhead
+    n_iter = args.n_iter or (2000 if args.quick else 50_000)
+    splits = args.splits or (1 if args.quick else 3)
+    tensor = load_covid19().tensor
+    results: dict = {
+        "setup": {
+            "rank": RANK,
+            "n_iter": n_iter,
+            "splits": splits,
+            "train_fraction": 0.3,
+            "lr": 1e-3,
+            "rho": 0.01,
+            "alpha": 0.001,
+            "reduction": "sum",
+        },
+        "paper": {},
+        "estimator": {},
+    }
+    for seed in range(splits):
+        train, test = split_entries(tensor, seed)
+        rows = {"HOOI": run_hooi(tensor, train, test)}
+        for label, solver in (("Adam", "gd"), ("SAM", "sam"), ("DAS", "das")):
+            rows[label] = run_gradient(solver, train, test, seed, n_iter)
+            print(
+                f"split {seed} {label}: {rows[label]['train_r2_paper']:.4f} train (paper), "
+                f"{rows[label]['heldout_r2']:.4f} held-out",
+                flush=True,
+            )
+        for label, row in rows.items():
+            results["paper"].setdefault(label, []).append(row)
+        for fmt in GRIDS:
+            for mode in ("defaults", "cv-selected"):
+                row = run_estimator(fmt, train, test, seed, mode == "cv-selected", args.quick)
+                results["estimator"].setdefault(f"{fmt} ({mode})", []).append(row)
+                print(
+                    f"split {seed} estimator {fmt} {mode}: rank {row['rank']}, held-out "
+                    f"{row['heldout_r2']:.4f}",
+                    flush=True,
+                )
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "covid.json").write_text(json.dumps(results, indent=1, default=str))
+    lines = [
+        f"# COVID-19 serology, Tucker rank {RANK}: {splits} split(s), {n_iter} iterations",
+        "",
+        "| method | paper reports | train R2 (paper's metric: uncentered, training "
+        "entries) | held-out R2 (centered, 70% held out) | final Q | s / iteration |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, rows in results["paper"].items():
+        lines.append(
+            f"| {label} | {PAPER[label]} | {mean_std([r['train_r2_paper'] for r in rows])} | "
+            f"{mean_std([r['heldout_r2'] for r in rows])} | "
+            f"{np.mean([r['q'] for r in rows]):.3g} | "
+            f"{np.mean([r['seconds_per_iter'] for r in rows]):.2e} |"
+        )
+    lines += [
+        "",
+        "## tcomp's estimator (early stopping on 10% validation entries, mean loss, "
+        "Adam lr 0.01, DAS)",
+        "",
+        "| format (ranks) | ranks used | train R2 (uncentered) | held-out R2 (centered) | "
+        "seconds |",
+        "|---|---|---|---|---|",
+    ]
+    for label, rows in results["estimator"].items():
+        lines.append(
+            f"| {label} | {', '.join(str(r['rank']) for r in rows)} | "
+            f"{mean_std([r['train_r2_paper'] for r in rows])} | "
+            f"{mean_std([r['heldout_r2'] for r in rows])} | "
+            f"{np.mean([r['seconds'] for r in rows]):.1f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (out_dir / "covid.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
