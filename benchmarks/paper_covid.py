@@ -115,13 +115,15 @@ def run_gradient(solver: str, train, test, seed: int, n_iter: int) -> dict:
     return out
 
 
-def run_estimator(fmt: str, train, test, seed: int, select: bool, quick: bool) -> dict:
+def run_estimator(
+    fmt: str, train, test, seed: int, select: bool, quick: bool, n_iter: int = 5000
+) -> dict:
     idx, y = train.indices.numpy(), train.values.numpy()
     start = time.perf_counter()
     if select:
         grid = GRIDS[fmt][:3] if quick else GRIDS[fmt]
         search = GridSearchCV(
-            TensorCompletion(format=fmt, shape=train.shape, random_state=seed),
+            TensorCompletion(format=fmt, shape=train.shape, random_state=seed, n_iter=n_iter),
             {"rank": grid},
             cv=KFold(3, shuffle=True, random_state=seed),
         )
@@ -129,7 +131,11 @@ def run_estimator(fmt: str, train, test, seed: int, select: bool, quick: bool) -
         est = search.best_estimator_
     else:
         est = TensorCompletion(
-            format=fmt, rank=DEFAULT_RANKS[fmt], shape=train.shape, random_state=seed
+            format=fmt,
+            rank=DEFAULT_RANKS[fmt],
+            shape=train.shape,
+            random_state=seed,
+            n_iter=n_iter,
         ).fit(idx, y)
     seconds = time.perf_counter() - start
     out = metrics_of(est.predict(idx), train, est.predict(test.indices.numpy()), test)
@@ -180,7 +186,15 @@ def main() -> None:
             results["paper"].setdefault(label, []).append(row)
         for fmt in GRIDS:
             for mode in ("defaults", "cv-selected"):
-                row = run_estimator(fmt, train, test, seed, mode == "cv-selected", args.quick)
+                row = run_estimator(
+                    fmt,
+                    train,
+                    test,
+                    seed,
+                    mode == "cv-selected",
+                    args.quick,
+                    n_iter=min(n_iter, 5000),
+                )
                 results["estimator"].setdefault(f"{fmt} ({mode})", []).append(row)
                 print(
                     f"split {seed} estimator {fmt} {mode}: rank {row['rank']}, held-out "
