@@ -31,7 +31,7 @@ def planted_cp():
 
 def test_grid_search_picks_planted_rank(planted_cp):
     _, idx, y, test_idx, test_y = planted_cp
-    est = TensorCompletion(format="cp", shape=SHAPE, random_state=0, n_iter=3000)
+    est = TensorCompletion(format="cp", shape=SHAPE, random_state=0, n_iter=2000, lr=0.02)
     search = GridSearchCV(est, {"rank": [1, 2, 3, 5]}, cv=KFold(3, shuffle=True, random_state=0))
     search.fit(idx, y)
     assert search.best_params_ == {"rank": 3}
