@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import check_random_state
+from ._validation import check_positive_int, check_random_state
 from .formats.base import TensorFormat
 from .kernels import masked_loss
 from .observed import ObservedTensor
@@ -116,6 +116,8 @@ def loss_profile(
     dict with "steps", "loss" and one array per metric.
     """
     steps = np.linspace(-1.0, 1.0, 21) if steps is None else np.asarray(steps, dtype=float)
+    if steps.ndim != 1 or steps.size == 0 or not np.isfinite(steps).all():
+        raise ValueError("steps must be a non-empty 1-D sequence of finite numbers")
     rng = check_random_state(random_state)
     cores = model.cores
     direction = []
@@ -158,6 +160,9 @@ def top_hessian_eigenvalue(
     Power iteration on Hessian-vector products (double backward through the masked loss);
     never forms the Hessian. Stops when the estimate changes by less than ``tol`` relative.
     """
+    n_iter = check_positive_int(n_iter, "n_iter")
+    if not (isinstance(tol, (int, float)) and tol >= 0):
+        raise ValueError(f"tol must be a number >= 0; got {tol!r}")
     rng = check_random_state(random_state)
     cores = model.cores
     vec = [

@@ -175,3 +175,14 @@ def test_loss_profile_restores_model_and_is_minimal_at_zero():
     np.testing.assert_allclose(prof["double"], 2 * prof["loss"])
     again = loss_profile(model, obs, steps=np.linspace(-0.2, 0.2, 9), random_state=0)
     np.testing.assert_array_equal(again["loss"], prof["loss"])
+
+
+def test_diagnostics_refuse_bad_arguments():
+    obs = planted()
+    model = TR.random(obs.shape, 2, random_state=1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="n_iter"):
+        top_hessian_eigenvalue(model, obs, n_iter=0)
+    with pytest.raises(ValueError, match="tol"):
+        top_hessian_eigenvalue(model, obs, tol=-1.0)
+    with pytest.raises(ValueError, match="steps"):
+        loss_profile(model, obs, steps=[])
