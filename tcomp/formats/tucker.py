@@ -29,7 +29,7 @@ class Tucker(TensorFormat):
 
     name = "tucker"
     min_order = 2
-    dense_speedup = 3.0
+    dense_speedup = 1.5
 
     @classmethod
     def validate_rank(cls, rank: Any, shape: tuple[int, ...]) -> tuple[int, ...]:
