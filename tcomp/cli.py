@@ -154,6 +154,7 @@ def run_fit(args: argparse.Namespace) -> None:
         lr=args.lr,
         rho=args.rho,
         alpha=args.alpha,
+        weight_decay=args.weight_decay,
         n_iter=args.n_iter,
         early_stopping=not args.no_early_stopping,
         validation_fraction=args.validation_fraction,
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--lr", type=float, default=0.01)
     fit.add_argument("--rho", type=float, default=0.05)
     fit.add_argument("--alpha", type=float, default=0.05)
+    fit.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty on the cores")
     fit.add_argument("--n-iter", type=int, default=5000)
     fit.add_argument("--validation-fraction", type=float, default=0.1)
     fit.add_argument("--no-early-stopping", action="store_true")

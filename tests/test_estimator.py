@@ -121,6 +121,7 @@ def test_complete_refuses_huge_tensor():
         ({"format": "hooi"}, np.ones((2, 2)), None, ValueError, "format"),
         ({"solver": "adam"}, np.ones((2, 2)), None, ValueError, "solver"),
         ({"validation_fraction": 1.5}, np.ones((2, 2)), None, ValueError, "validation_fraction"),
+        ({"weight_decay": -0.1}, np.ones((2, 2)), None, ValueError, "weight_decay"),
         ({"validation_fraction": 0.0}, np.ones((2, 2)), None, ValueError, "early_stopping"),
         ({"rank": 0, "format": "cp"}, np.ones((3, 3)), None, ValueError, ">= 1"),
         ({}, scipy.sparse.eye(3).tocsr(), None, TypeError, "sparse"),
@@ -198,3 +199,18 @@ def test_warns_when_a_slice_has_no_observed_entry():
         TensorCompletion(
             format="cp", rank=1, n_iter=5, shape=(3, 3), early_stopping=False, random_state=0
         ).fit(idx, np.ones(6))
+
+
+def test_weight_decay_shrinks_the_cores():
+    data = make_low_rank("cp", (10, 10, 10), 2, random_state=0)
+    params = {
+        "format": "cp",
+        "rank": 4,
+        "n_iter": 300,
+        "early_stopping": False,
+        "random_state": 0,
+        "dtype": "float64",
+    }
+    plain = TensorCompletion(**params).fit(data.tensor)
+    decayed = TensorCompletion(weight_decay=0.5, **params).fit(data.tensor)
+    assert float(decayed.model_.core_norms().sum()) < 0.8 * float(plain.model_.core_norms().sum())
