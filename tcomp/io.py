@@ -204,10 +204,9 @@ def _read_estimator(f: h5py.File) -> Any:
 
     g = f["estimator"]
     params = json.loads(g.attrs["params"])
-    if isinstance(params.get("shape"), list):
-        params["shape"] = tuple(params["shape"])
-    if isinstance(params.get("rank"), list):
-        params["rank"] = tuple(params["rank"])
+    for key in ("shape", "rank", "validation_groups"):  # JSON has no tuples
+        if isinstance(params.get(key), list):
+            params[key] = tuple(params[key])
     est = TensorCompletion(**params)
     est.model_ = _read_model(f["model"]).to(torch.device(est.device))
     est.scale_ = float(g.attrs["scale"])
