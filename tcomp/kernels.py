@@ -154,7 +154,7 @@ def predict(
     indices : array-like of int, shape (n, order)
     path : {"auto", "sparse", "dense"}, default="auto"
     chunk_size : int, optional
-        Entries per chunk on the sparse path; default from a 256 MiB budget.
+        Entries per chunk on the sparse path; default from a 16 MiB budget.
     max_dense_bytes : int
         Largest full tensor the dense path may build.
 
@@ -164,6 +164,13 @@ def predict(
     """
     _check_path(path)
     idx = check_indices(indices, model.shape, model.device)
+    return _predict_checked(model, idx, path, chunk_size, max_dense_bytes)
+
+
+def _predict_checked(
+    model: TensorFormat, idx: torch.Tensor, path: str, chunk_size: int | None, max_dense_bytes: int
+) -> torch.Tensor:
+    """:func:`predict` on validated int64 indices and a validated ``path``."""
     if path == "auto":
         path = choose_path(model, idx.shape[0], max_dense_bytes)
     if path == "dense":
@@ -198,15 +205,8 @@ def residuals(
     """Prediction minus observed value at every observed entry, shape (n_observed,)."""
     _check_observed(model, observed)
     _check_path(path)
-    values = observed.values.to(model.dtype)
-    if path == "auto":
-        path = choose_path(model, observed.n_observed, max_dense_bytes)
-    if path == "dense":
-        return _dense_gather(model, observed.indices, max_dense_bytes) - values
-    idx = observed.indices
-    size = _resolve_chunk_size(model, chunk_size)
-    parts = _sparse_chunked(model, idx, lambda a, b: model._entries(idx[a:b]) - values[a:b], size)
-    return parts[0] if len(parts) == 1 else torch.cat(parts)
+    predicted = _predict_checked(model, observed.indices, path, chunk_size, max_dense_bytes)
+    return predicted - observed.values.to(model.dtype)
 
 
 def masked_loss(
@@ -249,20 +249,24 @@ def masked_loss(
     _check_path(path)
     if path == "auto":
         path = choose_path(model, observed.n_observed, max_dense_bytes)
-    values = observed.values.to(model.dtype)
-    idx = observed.indices
-    if path == "dense":
-        total = (_dense_gather(model, idx, max_dense_bytes) - values).pow(2).sum()
-    else:
+    cores = model.cores
+    if (
+        path == "sparse"
+        and fused
+        and torch.is_grad_enabled()
+        and any(c.requires_grad for c in cores)
+    ):
+        values = observed.values.to(model.dtype)
         size = _resolve_chunk_size(model, chunk_size)
-        cores = model.cores
-        if fused and torch.is_grad_enabled() and any(c.requires_grad for c in cores):
-            total = _FusedSquaredError.apply(model._entries_from, idx, values, size, *cores)
-            return total / observed.n_observed if reduction == "mean" else total
-
-        def chunk_sse(a: int, b: int) -> torch.Tensor:
-            return (model._entries(idx[a:b]) - values[a:b]).pow(2).sum()
-
-        parts = _sparse_chunked(model, idx, chunk_sse, size)
-        total = parts[0] if len(parts) == 1 else torch.stack(parts).sum()
+        total = _FusedSquaredError.apply(
+            model._entries_from, observed.indices, values, size, *cores
+        )
+    else:
+        total = (
+            residuals(
+                model, observed, path=path, chunk_size=chunk_size, max_dense_bytes=max_dense_bytes
+            )
+            .pow(2)
+            .sum()
+        )
     return total / observed.n_observed if reduction == "mean" else total

@@ -227,7 +227,7 @@ class ObservedTensor:
 
     def subset(self, positions: Any) -> ObservedTensor:
         """Return the entries at ``positions`` (integer positions or a boolean mask)."""
-        pos = torch.as_tensor(_as_tensor_copy(positions, "positions"), device=self.device)
+        pos = _as_tensor_copy(positions, "positions").to(self.device)
         if pos.dtype == torch.bool:
             if pos.shape != (self.n_observed,):
                 raise ValueError(
