@@ -150,6 +150,51 @@ def test_theorem3_sam_and_das_change_q_as_predicted(noise):
     assert abs(dq_gd) < 0.01 * abs(predicted)  # gradient descent: Q conserved to first order
 
 
+def relative_q_change_under_fresh_noise(solver, noise, n_steps=300, lr=0.01, rho=0.5):
+    """The paper's Figure 1 loss E_N ||A G B^T - (T + noise N)||^2: N drawn anew every step."""
+    clean = Tucker.random((12, 10), (3, 3), random_state=0, dtype=torch.float64).full().detach()
+    model = Tucker.random((12, 10), (3, 3), random_state=1, dtype=torch.float64)
+    model.rescale_([0.5, 2.0, 1.0])
+    params = list(model.parameters())
+    if solver == "sgd":
+        opt = torch.optim.SGD(params, lr=lr)
+    elif solver == "sam":
+        opt = SAM(params, torch.optim.SGD, rho=rho, lr=lr)
+    else:
+        opt = DAS(params, torch.optim.SGD, alpha=rho, lr=lr)
+    gen = torch.Generator().manual_seed(2)
+    q0 = float(norm_deviation(model.cores))
+    for _ in range(n_steps):
+        target = clean + noise * torch.randn(clean.shape, generator=gen, dtype=torch.float64)
+
+        def closure(target=target):
+            opt.zero_grad()
+            loss = (model.full() - target).pow(2).mean()
+            loss.backward()
+            return loss
+
+        if solver == "sam":
+            opt.step(closure)
+        else:
+            closure()
+            opt.step()
+    return float(norm_deviation(model.cores)) / q0 - 1.0
+
+
+def test_figure1_sam_and_das_balance_faster_with_more_noise():
+    change = {
+        (solver, noise): relative_q_change_under_fresh_noise(solver, noise)
+        for solver in ("sgd", "sam", "das")
+        for noise in (0.5, 1.5)
+    }
+    for noise in (0.5, 1.5):
+        assert abs(change["sgd", noise]) < 0.05 * abs(change["sam", noise])  # Q flat under SGD
+        assert change["sam", noise] < 0 and change["das", noise] < 0
+    # the noise keeps gradients from vanishing, so the balancing goes on and is faster
+    assert change["sam", 1.5] < 1.3 * change["sam", 0.5]
+    assert change["das", 1.5] < 1.3 * change["das", 0.5]
+
+
 def test_das_changes_total_norm_only_at_second_order():
     """sum_k lambda_k s_k = 0, so DAS moves sum_k s_k like GD up to O(lr^2) terms."""
     gaps = []
