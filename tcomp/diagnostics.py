@@ -93,11 +93,19 @@ def loss_profile(
     reduction: str = "mean",
     random_state: Any = None,
     metrics: dict[str, Callable[[TensorFormat], float]] | None = None,
+    scale: str = "per_core",
 ) -> dict[str, np.ndarray]:
     """Loss along a fixed random direction in parameter space (the 1-D flatness profile).
 
-    The direction ``d`` is Gaussian, scaled core by core so that ``||d_k|| = ||G_k||``; the
-    profile is the loss at ``G + t d`` for every ``t`` in ``steps``. The model is restored.
+    The direction ``d`` is Gaussian; the profile is the loss at ``G + t d`` for every ``t`` in
+    ``steps``. The model is restored.
+
+    * ``scale="per_core"``: ``d`` is scaled core by core so that ``||d_k|| = ||G_k||``; ``t`` is
+      a relative step and the profile does not change when the cores are rescaled (it cannot
+      see how balanced the core norms are).
+    * ``scale="global"``: ``d`` has unit norm over all cores together; ``t`` is a distance in
+      parameter space. This is the paper's Figure 2; it depends on how the norm is spread over
+      the cores, which is what SAM and DAS change.
 
     Parameters
     ----------
@@ -110,6 +118,8 @@ def loss_profile(
         Seed of the direction.
     metrics : dict of name -> callable(model) -> float, optional
         Extra quantities evaluated at each point (e.g. held-out R^2).
+    scale : {"per_core", "global"}, default="per_core"
+        How the direction is normalised (see above).
 
     Returns
     -------
@@ -118,13 +128,18 @@ def loss_profile(
     steps = np.linspace(-1.0, 1.0, 21) if steps is None else np.asarray(steps, dtype=float)
     if steps.ndim != 1 or steps.size == 0 or not np.isfinite(steps).all():
         raise ValueError("steps must be a non-empty 1-D sequence of finite numbers")
+    if scale not in ("per_core", "global"):
+        raise ValueError(f"scale must be 'per_core' or 'global'; got {scale!r}")
     rng = check_random_state(random_state)
     cores = model.cores
-    direction = []
-    for c in cores:
-        d = torch.from_numpy(rng.standard_normal(tuple(c.shape))).to(c.device, c.dtype)
-        norm = d.norm()
-        direction.append(d * (c.detach().norm() / norm) if norm > 0 else d)
+    direction = [
+        torch.from_numpy(rng.standard_normal(tuple(c.shape))).to(c.device, c.dtype) for c in cores
+    ]
+    if scale == "global":
+        total = torch.sqrt(sum(d.pow(2).sum() for d in direction))
+        direction = [d / total for d in direction]
+    else:
+        direction = [d * (c.detach().norm() / d.norm()) for c, d in zip(cores, direction)]
     saved = [c.detach().clone() for c in cores]
     out: dict[str, list[float]] = {"loss": []}
     for name in metrics or {}:

@@ -177,6 +177,33 @@ def test_loss_profile_restores_model_and_is_minimal_at_zero():
     np.testing.assert_array_equal(again["loss"], prof["loss"])
 
 
+@pytest.mark.parametrize("scale", ["per_core", "global"])
+def test_loss_profile_direction_scale(scale):
+    obs = planted()
+    model = TR.random(obs.shape, 2, random_state=1, dtype=torch.float64)
+    model.rescale_([4.0, 0.5, 0.5])
+    start = [c.detach().clone() for c in model.cores]
+
+    def core_distances(m):
+        return [float((c - c0).norm()) for c, c0 in zip(m.cores, start)]
+
+    steps = [-2.0, 0.5, 1.5]
+    prof = loss_profile(
+        model,
+        obs,
+        steps,
+        random_state=3,
+        scale=scale,
+        metrics={f"d{k}": (lambda m, k=k: core_distances(m)[k]) for k in range(3)},
+    )
+    dist = np.stack([prof[f"d{k}"] for k in range(3)], axis=1)  # (steps, cores)
+    if scale == "global":  # a unit direction over all cores: the distance moved is |t|
+        np.testing.assert_allclose(np.sqrt((dist**2).sum(axis=1)), np.abs(steps), rtol=1e-12)
+    else:  # each core moves by |t| times its own norm
+        norms = np.array([float(c.norm()) for c in start])
+        np.testing.assert_allclose(dist, np.abs(np.array(steps))[:, None] * norms, rtol=1e-12)
+
+
 def test_diagnostics_refuse_bad_arguments():
     obs = planted()
     model = TR.random(obs.shape, 2, random_state=1, dtype=torch.float64)
@@ -186,3 +213,5 @@ def test_diagnostics_refuse_bad_arguments():
         top_hessian_eigenvalue(model, obs, tol=-1.0)
     with pytest.raises(ValueError, match="steps"):
         loss_profile(model, obs, steps=[])
+    with pytest.raises(ValueError, match="scale"):
+        loss_profile(model, obs, scale="layer")
