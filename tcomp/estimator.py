@@ -61,8 +61,11 @@ class TensorCompletion(RegressorMixin, BaseEstimator):
     alpha_schedule : {"constant", "linear", "cosine"}, default="constant"
     weight_decay : float, default=0.0
         L2 penalty on the cores, passed to the base optimizer (coupled L2 for Adam and SGD),
-        relative to the mean loss on unit-RMS values. A small value (e.g. 0.01) curbs the
-        overfitting of over-large ranks; tune it with ``rank`` by cross-validation.
+        relative to the mean loss on unit-RMS values. A small value (e.g. 0.003) curbs the
+        overfitting of over-large ranks when few entries are observed; tune it with ``rank`` by
+        cross-validation. Too large a value collapses the model to zero: with three or more
+        cores zero is a local minimum of the penalized loss, and ``fit`` warns when the result
+        predicts the training entries worse than their mean.
     n_iter : int, default=5000
         Maximum number of iterations.
     reduction : {"mean", "sum"}, default="mean"
@@ -297,6 +300,7 @@ class TensorCompletion(RegressorMixin, BaseEstimator):
         )
         self.model_ = model
         self.scale_ = scale
+        _warn_if_worse_than_mean(model, train, float(self.weight_decay))
         self.result_ = result
         self.history_ = result.history
         self.n_iter_ = result.n_iter
@@ -360,6 +364,31 @@ def _warn_unobserved_slices(observed: ObservedTensor) -> None:
                 UserWarning,
                 stacklevel=3,
             )
+
+
+def _warn_if_worse_than_mean(model: Any, train: ObservedTensor, weight_decay: float) -> None:
+    """Warn when the fit predicts its own training entries worse than their mean does."""
+    values = train.values
+    total = (values - values.mean()).pow(2).sum()
+    if values.numel() < 2 or not total > 0:
+        return
+    with torch.no_grad():
+        residual = (kernel_predict(model, train.indices) - values).pow(2).sum()
+    if residual <= total:
+        return
+    hint = (
+        f"weight_decay={weight_decay:g} may have pulled the cores to zero (for three or more "
+        "cores the data's pull vanishes faster near zero than the penalty's); lower it or "
+        "choose it by cross-validation"
+        if weight_decay > 0
+        else "try another rank, lr or init_scale, or more iterations"
+    )
+    warnings.warn(
+        # no number in the message: a grid search warns once, not once per candidate
+        f"the fitted model predicts its training entries worse than their mean does: {hint}.",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _scaled(

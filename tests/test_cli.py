@@ -45,6 +45,7 @@ def test_fit_predict_info_round_trip(tmp_path, capsys):
     assert "kind: estimator" in out and "format: cp" in out
 
 
+@pytest.mark.filterwarnings("ignore:the fitted model predicts:UserWarning")  # 10 iterations
 def test_fit_from_csv(tmp_path, capsys):
     rows = np.array([[0, 0, 1.0], [1, 2, 2.0], [2, 1, 3.0], [1, 1, 1.5], [0, 2, 0.5], [2, 2, 2.5]])
     np.savetxt(tmp_path / "e.csv", rows, delimiter=",", header="i,j,value", comments="")

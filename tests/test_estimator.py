@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse
@@ -29,6 +31,8 @@ def planted_cp():
     )
 
 
+# rank-1 candidates fit some folds worse than the mean; the warning is expected there
+@pytest.mark.filterwarnings("ignore:the fitted model predicts:UserWarning")
 def test_grid_search_picks_planted_rank(planted_cp):
     _, idx, y, test_idx, test_y = planted_cp
     est = TensorCompletion(format="cp", shape=SHAPE, random_state=0, n_iter=2000, lr=0.02)
@@ -101,6 +105,7 @@ def test_warm_start_continues():
     assert cold.history_["loss"][0] > 2 * first_end
 
 
+@pytest.mark.filterwarnings("ignore:the fitted model predicts:UserWarning")
 def test_complete_refuses_huge_tensor():
     est = TensorCompletion(
         format="cp", rank=2, n_iter=5, random_state=0, shape=(100, 100, 100), early_stopping=False
@@ -185,6 +190,8 @@ EXPECTED_FAILED = {
 }
 
 
+# scikit-learn's generic data is no low-rank tensor: a 20-iteration fit may be worse than the mean
+@pytest.mark.filterwarnings("ignore:the fitted model predicts:UserWarning")
 @parametrize_with_checks(
     [TensorCompletion(format="cp", rank=2, n_iter=20, random_state=0)],
     expected_failed_checks=lambda est: EXPECTED_FAILED,
@@ -212,5 +219,20 @@ def test_weight_decay_shrinks_the_cores():
         "dtype": "float64",
     }
     plain = TensorCompletion(**params).fit(data.tensor)
-    decayed = TensorCompletion(weight_decay=0.5, **params).fit(data.tensor)
+    with pytest.warns(UserWarning, match="weight_decay=0.5 may have pulled the cores to zero"):
+        decayed = TensorCompletion(weight_decay=0.5, **params).fit(data.tensor)
     assert float(decayed.model_.core_norms().sum()) < 0.8 * float(plain.model_.core_norms().sum())
+
+
+def test_fit_warns_when_weight_decay_collapses_the_model():
+    data = make_low_rank("cp", (10, 10, 10), 2, random_state=0)
+    values = data.tensor + 3.0  # far from zero: the zero model is much worse than the mean
+    params = {"format": "cp", "rank": 4, "n_iter": 400, "random_state": 0, "dtype": "float64"}
+    params["early_stopping"] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a good fit gives no warning
+        good = TensorCompletion(**params).fit(values)
+    assert good.score(np.argwhere(np.ones(values.shape)), values.ravel()) > 0.5
+    with pytest.warns(UserWarning, match=r"weight_decay=5 may have pulled the cores to zero"):
+        collapsed = TensorCompletion(weight_decay=5.0, **params).fit(values)
+    assert np.abs(collapsed.complete()).max() < 0.1 * np.abs(values).mean()

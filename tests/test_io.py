@@ -32,6 +32,7 @@ def test_observed_round_trip(tmp_path):
     assert torch.equal(back.values, obs.values)
 
 
+@pytest.mark.filterwarnings("ignore:the fitted model predicts:UserWarning")  # 30 iterations
 @pytest.mark.parametrize("name", FORMATS)
 def test_estimator_round_trip_bit_for_bit(tmp_path, name):
     data = make_low_rank("cp", (8, 9, 10), 2, random_state=0)
