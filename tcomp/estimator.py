@@ -384,7 +384,8 @@ def _warn_if_worse_than_mean(model: Any, train: ObservedTensor, weight_decay: fl
         else "try another rank, lr or init_scale, or more iterations"
     )
     warnings.warn(
-        # no number in the message: a grid search warns once, not once per candidate
+        # no number in the message: repeated fits give one identical warning, which Python's
+        # default filter shows once (scikit-learn's cross-validation re-emits it per fit)
         f"the fitted model predicts its training entries worse than their mean does: {hint}.",
         UserWarning,
         stacklevel=3,
